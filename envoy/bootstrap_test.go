@@ -42,6 +42,9 @@ func TestRenderRejectsBadAddress(t *testing.T) {
 // Envoy itself validates the bootstrap (skipped only when Envoy is absent in -short).
 func TestEnvoyValidates(t *testing.T) {
 	bin, err := exec.LookPath("envoy")
+	if b := os.Getenv("ENVOY_BIN"); b != "" {
+		bin, err = b, nil
+	}
 	if err != nil {
 		if testing.Short() {
 			t.Skip("envoy not installed (make deps)")

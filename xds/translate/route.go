@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -35,6 +38,9 @@ const (
 	CtxRequiresReason      = "requires_reason"
 	CtxWebsocket           = "websocket"
 	CtxHasSandbox          = "has_sandbox"
+	// CtxRouteKey is a hash of all the others: the authz server caches its
+	// parsed view of a route under it.
+	CtxRouteKey = "route_key"
 )
 
 const notFoundBody = `{"type":"https://waooaw.com/errors/not-found","title":"Not Found","status":404,` +
@@ -136,7 +142,7 @@ func buildRoute(r model.Route, up model.Upstream, sandbox bool) *routev3.Route {
 // authz server may see either, depending on the client's headers.
 func contextExtensions(r model.Route) map[string]string {
 	stack, _ := json.Marshal(r.MiddlewareStack)
-	return map[string]string{
+	ext := map[string]string{
 		CtxRouteID:             strconv.FormatInt(r.ID, 10),
 		CtxRouteVersion:        strconv.Itoa(r.Version),
 		CtxMethod:              r.Method,
@@ -152,6 +158,17 @@ func contextExtensions(r model.Route) map[string]string {
 		CtxWebsocket:           strconv.FormatBool(r.Websocket),
 		CtxHasSandbox:          strconv.FormatBool(r.Sandbox != nil),
 	}
+	keys := make([]string, 0, len(ext))
+	for k := range ext {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k + "\x00" + ext[k] + "\x00"))
+	}
+	ext[CtxRouteKey] = hex.EncodeToString(h.Sum(nil)[:12])
+	return ext
 }
 
 // notFoundRoute answers every path no row serves: deny by default. It needs

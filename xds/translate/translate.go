@@ -102,11 +102,13 @@ func Translate(m *model.Model, opts Options) (*Resources, []model.Rejection, err
 	return res, rejected, nil
 }
 
+// mustAny packs m deterministically (anypb.New is not: map order would vary
+// and so would the snapshot's content hash).
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
-		// Only an unregistered type can fail here: a programming error.
+		// Only an invalid message can fail here: a programming error.
 		panic(fmt.Sprintf("marshal %T: %v", m, err))
 	}
-	return a
+	return &anypb.Any{TypeUrl: "type.googleapis.com/" + string(m.ProtoReflect().Descriptor().FullName()), Value: b}
 }
