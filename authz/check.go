@@ -70,6 +70,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Audit == nil {
 		cfg.Audit = LogAudit{Logger: cfg.Logger}
 	}
+	cfg.Tokens = newVerifiedTokens(cfg.Tokens, cfg.Now)
 	return &Server{cfg: cfg, log: cfg.Logger.With("component", "authz")}
 }
 
@@ -288,6 +289,10 @@ func (s *Server) allow(r *request) *authv3.CheckResponse {
 	if r.degraded {
 		ok.Headers = append(ok.Headers, overwrite(HeaderPolicyEnforcement, "degraded"))
 		ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, overwrite(HeaderPolicyEnforcement, "degraded"))
+	} else {
+		// The marker sits outside the identity prefix, so a client copy
+		// would otherwise reach the backend as if policy had been skipped.
+		ok.HeadersToRemove = append(ok.HeadersToRemove, HeaderPolicyEnforcement)
 	}
 	ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, overwrite(HeaderCorrelationID, r.correlationID))
 	// A token taken from a WebSocket side channel must not travel upstream.
