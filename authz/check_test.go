@@ -43,6 +43,9 @@ func seedExtensions(t testing.TB) map[string]map[string]string {
 		model.Row{ID: 101, RouteVersion: 1, SourcePath: "/api/admin/agents/{id}/force-stop", HTTPMethod: "POST", TargetBackend: "pp",
 			TargetServiceURL: "http://127.0.0.1:8006/api/agents/{id}/force-stop", MiddlewareStack: json.RawMessage(`["auth","rbac","audit"]`),
 			Permission: "agent:update", RequiresReason: true, IsActive: true, TimeoutMS: 1000},
+		model.Row{ID: 102, RouteVersion: 1, SourcePath: "/api/ws/dashboard", HTTPMethod: "GET", TargetBackend: "pp",
+			TargetServiceURL: "http://127.0.0.1:8006/ws/dashboard", MiddlewareStack: json.RawMessage(`["auth","rbac","audit"]`),
+			Permission: "dashboard:view", Websocket: true, IsActive: true, TimeoutMS: 0},
 	)
 	m, rej := model.Build(rows, active, model.Options{})
 	if len(rej) > 0 {
@@ -457,5 +460,55 @@ func BenchmarkCheckDenyNoToken(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		srv.Check(context.Background(), req)
+	}
+}
+
+// AUTH-007: on WebSocket routes a browser may pass the token in the query
+// or the subprotocol list; either way it is stripped before the upstream.
+func TestWebSocketTokenForms(t *testing.T) {
+	exts := seedExtensions(t)
+	srv := newTestServer(t, nil, false)
+	tok := sign(t, viewer)
+	tests := []struct {
+		name      string
+		route     string
+		path      string
+		headers   map[string]string
+		wantAllow bool
+		check     func(t *testing.T, ok *authv3.OkHttpResponse)
+	}{
+		{name: "query token on a websocket route", route: "GET /api/ws/dashboard", path: "/api/ws/dashboard?access_token=" + tok + "&x=1",
+			headers: map[string]string{"upgrade": "websocket"}, wantAllow: true,
+			check: func(t *testing.T, ok *authv3.OkHttpResponse) {
+				if !contains(ok.QueryParametersToRemove, "access_token") {
+					t.Errorf("access_token not removed from the query: %v", ok.QueryParametersToRemove)
+				}
+			}},
+		{name: "subprotocol token on a websocket route", route: "GET /api/ws/dashboard", path: "/api/ws/dashboard",
+			headers: map[string]string{"sec-websocket-protocol": "access_token, " + tok + ", chat"}, wantAllow: true,
+			check: func(t *testing.T, ok *authv3.OkHttpResponse) {
+				for _, h := range ok.Headers {
+					if h.Header.Key == "sec-websocket-protocol" && strings.Contains(h.Header.Value, tok) {
+						t.Errorf("token still offered upstream: %q", h.Header.Value)
+					}
+				}
+			}},
+		{name: "query token is not accepted on a plain route", route: "GET /api/agents", path: "/api/agents?access_token=" + tok,
+			headers: map[string]string{}, wantAllow: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := srv.Check(context.Background(), checkRequest(exts[tc.route], "GET", tc.path, tc.headers))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := resp.GetOkResponse()
+			if (ok != nil) != tc.wantAllow {
+				t.Fatalf("allowed=%v, want %v (%s)", ok != nil, tc.wantAllow, resp.GetDeniedResponse().GetBody())
+			}
+			if tc.check != nil {
+				tc.check(t, ok)
+			}
+		})
 	}
 }
