@@ -512,3 +512,33 @@ func TestWebSocketTokenForms(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheck feeds hostile headers and paths to the pipeline: it must never
+// panic, never return a gRPC error, and every answer must be either an allow
+// that sets the sandbox header or a denial with a problem body.
+func FuzzCheck(f *testing.F) {
+	exts := seedExtensions(f)
+	srv := newTestServer(f, nil, false)
+	good := "Bearer " + sign(f, trialCustomer)
+	f.Add(good, "/api/agents/abc123/execute", "corr", "x-waooaw-sandbox", "trial")
+	f.Add("Bearer a.b.c", "/api/agents/%2e%2e/execute?x=1", "", "x-waooaw-user-id", "root")
+	f.Add(good+","+good, "/api/agents//execute", "a b", "sec-websocket-protocol", "access_token, x")
+	f.Fuzz(func(t *testing.T, auth, path, corr, hk, hv string) {
+		h := map[string]string{"authorization": auth, HeaderCorrelationID: corr, strings.ToLower(hk): hv}
+		resp, err := srv.Check(context.Background(), checkRequest(exts["POST /api/agents/{id}/execute"], "POST", path, h))
+		if err != nil {
+			t.Fatalf("gRPC error: %v", err)
+		}
+		if ok := resp.GetOkResponse(); ok != nil {
+			for _, hv := range ok.Headers {
+				if hv.Header.Key == HeaderSandbox {
+					return
+				}
+			}
+			t.Fatal("allow without the sandbox header")
+		}
+		if d := resp.GetDeniedResponse(); d == nil || !json.Valid([]byte(d.Body)) {
+			t.Fatalf("neither allow nor problem denial: %v", resp)
+		}
+	})
+}
