@@ -49,7 +49,8 @@ type Controller struct {
 	cfg ControllerConfig
 	log *slog.Logger
 
-	mu         sync.Mutex
+	syncMu     sync.Mutex // one Sync at a time, so an older table is never published last
+	mu         sync.Mutex // guards the fields below
 	version    string
 	rejections []model.Rejection
 	lastErr    error
@@ -165,6 +166,8 @@ func (c *Controller) debounce(ctx context.Context, changes <-chan struct{}) {
 // Sync loads, validates, translates and publishes once. On any error the
 // cache is left as it was.
 func (c *Controller) Sync(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	start := time.Now()
 	err := c.sync(ctx)
 	c.mu.Lock()

@@ -56,6 +56,9 @@ func (u Upstream) ClusterName() string {
 // Authority is the Host header the upstream expects.
 func (u Upstream) Authority() string {
 	if u.Scheme == "https" && u.Port == 443 || u.Scheme == "http" && u.Port == 80 {
+		if strings.Contains(u.Host, ":") {
+			return "[" + u.Host + "]" // IPv6 literal
+		}
 		return u.Host
 	}
 	return net.JoinHostPort(u.Host, strconv.FormatUint(uint64(u.Port), 10))
@@ -227,7 +230,8 @@ func buildRoute(row Row, opts Options) (Route, *Rejection) {
 	if row.Permission != "" && !permissionRe.MatchString(row.Permission) {
 		return reject("permission", "%q must look like resource:action, e.g. agent:create", row.Permission)
 	}
-	if rt.Timeout < 0 || rt.Timeout > maxTimeout {
+	// Checked in milliseconds: a huge value would wrap when converted to a Duration.
+	if row.TimeoutMS < 0 || int64(row.TimeoutMS) > maxTimeout.Milliseconds() {
 		return reject("timeout_ms", "must be between 0 and %d, got %d", maxTimeout.Milliseconds(), row.TimeoutMS)
 	}
 	return rt, nil
@@ -277,6 +281,10 @@ func parseUpstream(raw, backend string, public Template, opts Options) (Upstream
 	}
 	if up.Host == "" {
 		return Upstream{}, fmt.Errorf("no host")
+	}
+	if len(up.Host) > 253 {
+		// Envoy caps SNI at 255 bytes and would refuse the whole cluster update.
+		return Upstream{}, fmt.Errorf("host longer than 253 characters")
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.ParseUint(p, 10, 16)

@@ -153,33 +153,38 @@ func (t Template) MoreSpecific(u Template) bool {
 			return a.Kind < b.Kind
 		}
 	}
-	if len(t.Segments) != len(u.Segments) {
-		return len(t.Segments) > len(u.Segments)
+	// One extends the other. The longer goes first, unless what extends it
+	// is a glob: "/a/**" also matches "/a/", so "/a" must be tried first.
+	switch {
+	case len(t.Segments) > len(u.Segments):
+		return t.Segments[len(u.Segments)].Kind != Glob
+	case len(t.Segments) < len(u.Segments):
+		return u.Segments[len(t.Segments)].Kind == Glob
 	}
 	return false
 }
 
-// Match reports whether path (no query) matches t, returning the captured
-// variables. The authz server uses it to hand path parameters to policy.
+// Match reports whether path (no query) matches t the way Envoy's matcher
+// does, returning the captured variables. The authz server uses it to hand
+// path parameters to policy.
 func (t Template) Match(path string) (map[string]string, bool) {
-	if len(path) == 0 || path[0] != '/' {
-		return nil, false
+	if len(t.Segments) == 0 {
+		return nil, path == "/"
 	}
-	rest := path[1:]
+	rest := path
 	var params map[string]string
-	for i, s := range t.Segments {
+	for _, s := range t.Segments {
+		// Every segment, a glob included, follows a literal slash.
+		if rest == "" || rest[0] != '/' {
+			return nil, false
+		}
+		rest = rest[1:]
 		if s.Kind == Glob {
 			return params, true
 		}
-		if rest == "" && i < len(t.Segments) {
-			return nil, false
-		}
 		seg := rest
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			seg, rest = rest[:j], rest[j+1:]
-			if rest == "" {
-				return nil, false // trailing slash
-			}
+			seg, rest = rest[:j], rest[j:]
 		} else {
 			rest = ""
 		}

@@ -80,6 +80,7 @@ func ParseFile(data []byte) ([]model.Row, int, error) {
 		active = *doc.ActiveVersion
 	}
 	rows := make([]model.Row, 0, len(doc.Routes))
+	seen := make(map[int64]int, len(doc.Routes))
 	for i, f := range doc.Routes {
 		r := model.Row{
 			ID: f.ID, RouteVersion: f.RouteVersion, SourcePath: f.SourcePath, HTTPMethod: f.HTTPMethod,
@@ -92,6 +93,11 @@ func ParseFile(data []byte) ([]model.Row, int, error) {
 		if r.ID == 0 {
 			r.ID = int64(i + 1)
 		}
+		// Ids name routes in Envoy and decide conflicts: they must be unique.
+		if j, dup := seen[r.ID]; dup {
+			return nil, 0, fmt.Errorf("route file: routes %d and %d both have id %d", j+1, i+1, r.ID)
+		}
+		seen[r.ID] = i
 		if f.RateLimitPerHour != nil {
 			r.RateLimitPerHour = *f.RateLimitPerHour
 		}
