@@ -49,7 +49,13 @@ test-short:
 ## bench: translation, Check pipeline and propagation benchmarks
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./xds/... ./authz/...
-	$(GO) test -count=1 -run TestPropagationLatency -v ./e2e/ 
+	$(GO) test -count=1 -run '^$$' -bench Propagation -benchtime 25x ./e2e/
+
+## loadtest: ghz against the ext_authz gRPC server, then wrk through Envoy (see the scripts for knobs)
+.PHONY: loadtest
+loadtest: deps
+	./e2e/loadtest/ghz.sh
+	./e2e/loadtest/envoy.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

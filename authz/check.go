@@ -21,6 +21,7 @@ import (
 	"github.com/waooaw/policygateway/authz/policy"
 	"github.com/waooaw/policygateway/authz/problem"
 	"github.com/waooaw/policygateway/authz/token"
+	"github.com/waooaw/policygateway/xds/translate"
 )
 
 var _ authv3.AuthorizationServer = (*Server)(nil)
@@ -117,6 +118,9 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 
 // decide runs the pipeline; it returns the response and the deny code ("" on allow).
 func (s *Server) decide(ctx context.Context, r *request, ext map[string]string, fullPath string) (*authv3.CheckResponse, problem.Code) {
+	if ext[translate.CtxNotFound] == "true" {
+		return s.deny(r, problem.RouteNotFound, "No route serves this method and path."), problem.RouteNotFound
+	}
 	route, err := s.routes.get(ext)
 	if err != nil {
 		// Envoy matched a route that carries no (or broken) context: a

@@ -542,3 +542,18 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// The catch-all route is answered here so the 404 carries the caller's id.
+func TestNotFoundRoute(t *testing.T) {
+	srv := newTestServer(t, nil, false)
+	ext := map[string]string{translate.CtxNotFound: "true", translate.CtxRouteKey: "not-found"}
+	resp, err := srv.Check(context.Background(), checkRequest(ext, "GET", "/nope", map[string]string{HeaderCorrelationID: "corr-404"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetDeniedResponse()
+	if d == nil || d.Status.GetCode() != 404 || !strings.Contains(d.Body, `"error_code":"ROUTE_NOT_FOUND"`) ||
+		!strings.Contains(d.Body, `"correlation_id":"corr-404"`) {
+		t.Fatalf("got %v", resp)
+	}
+}

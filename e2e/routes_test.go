@@ -68,7 +68,10 @@ func TestSeedRoutesReachTheirBackends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type route struct{ id int; path, method, backend, target string }
+	type route struct {
+		id                            int
+		path, method, backend, target string
+	}
 	var routes []route
 	for rows.Next() {
 		var r route

@@ -43,6 +43,8 @@ type config struct {
 
 	auditServiceURL string
 	logLevel        slog.Level
+
+	grpcReflection bool
 }
 
 // Flags default to the seed's environment variable names where it has one.
@@ -78,11 +80,17 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	fs.StringVar(&c.policyDir, "policy-dir", env("POLICY_DIR", ""), "directory of .rego/.json policies, reloaded on change; unset uses the embedded ones (POLICY_DIR)")
 	fs.StringVar(&c.auditServiceURL, "audit-service-url", env("AUDIT_SERVICE_URL", ""), "optional extra audit sink (AUDIT_SERVICE_URL) - not implemented yet")
 	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	// A bool flag, unlike the string-typed switches above, so that a bare
+	// -grpc-reflection works; the environment only supplies its default.
+	reflectionDefault, err := strconv.ParseBool(env("GRPC_REFLECTION", "false"))
+	if err != nil {
+		return nil, fmt.Errorf("GRPC_REFLECTION %q: want true or false", getenv("GRPC_REFLECTION"))
+	}
+	fs.BoolVar(&c.grpcReflection, "grpc-reflection", reflectionDefault, "serve gRPC reflection on the ext_authz port, for load tools such as ghz and grpcurl (GRPC_REFLECTION)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 
-	var err error
 	if c.listenPort, err = strconv.Atoi(*listenPort); err != nil || c.listenPort <= 0 || c.listenPort > 65535 {
 		return nil, fmt.Errorf("-listen-port %q: want 1-65535", *listenPort)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/waooaw/policygateway/authz"
 	"github.com/waooaw/policygateway/authz/policy"
@@ -115,6 +116,11 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	authzServer := grpc.NewServer(grpcOpts...)
 	authv3.RegisterAuthorizationServer(authzServer, checker)
+	if cfg.grpcReflection {
+		// Only here: the xDS and ext_proc ports have no use for it, and the
+		// fewer services a port lists the less it tells a stranger.
+		reflection.Register(authzServer)
+	}
 	extProcServer := grpc.NewServer(grpcOpts...)
 	extprocv3.RegisterExternalProcessorServer(extProcServer, authz.NewExtProc(log))
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,7 +24,6 @@ import (
 	"time"
 
 	"github.com/waooaw/policygateway/authz/token"
-	"github.com/waooaw/policygateway/e2e/testenv"
 	"github.com/waooaw/policygateway/envoy"
 )
 
@@ -118,16 +118,17 @@ func Start(t testing.TB, opts Options) *Stack {
 	s := &Stack{t: t, Backends: map[string]int{}, Client: &http.Client{Timeout: 5 * time.Second}}
 	t.Cleanup(s.stop)
 
+	ports := freePorts(t, 10)
 	var serve []string
-	for _, name := range []string{"cp", "pp", "plant", "sandbox"} {
-		p := testenv.FreePort(t)
+	for i, name := range []string{"cp", "pp", "plant", "sandbox"} {
+		p := ports[i]
 		s.Backends[name] = p
 		serve = append(serve, fmt.Sprintf("%s=127.0.0.1:%d", name, p))
 	}
 	s.start("demobackend", filepath.Join(bins, "demobackend"), []string{"-serve", strings.Join(serve, ",")}, nil)
 
-	xdsPort, authzPort, extProcPort, opsPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
-	listenPort, adminPort := testenv.FreePort(t), testenv.FreePort(t)
+	xdsPort, authzPort, extProcPort, opsPort := ports[4], ports[5], ports[6], ports[7]
+	listenPort, adminPort := ports[8], ports[9]
 	var internal []string
 	for name, p := range s.Backends {
 		internal = append(internal, fmt.Sprintf("%s=http://127.0.0.1:%d", name, p))
@@ -172,16 +173,39 @@ func Start(t testing.TB, opts Options) *Stack {
 	s.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	s.URL = fmt.Sprintf("http://127.0.0.1:%d", listenPort)
 	s.waitHTTP(s.AdminURL+"/ready", 30*time.Second)
-	// The listener is up once it answers; the catch-all route gives 404.
+	// The listener is up once the gateway's own catch-all answers (a plain
+	// 404 would mean some other process holds the port).
 	s.Eventually(30*time.Second, "Envoy listener answers", func() bool {
 		resp, err := s.Client.Get(s.URL + "/__stack_probe")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusNotFound
+		return resp.StatusCode == http.StatusNotFound && resp.Header.Get("Content-Type") == "application/problem+json"
 	})
 	return s
+}
+
+// freePorts holds every listener open until all n are picked, so the stack
+// never gets the same port twice.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
 }
 
 func (s *Stack) start(name, bin string, args []string, env map[string]string) {

@@ -41,6 +41,9 @@ const (
 	// CtxRouteKey is a hash of all the others: the authz server caches its
 	// parsed view of a route under it.
 	CtxRouteKey = "route_key"
+	// CtxNotFound marks the catch-all route: the authz server answers 404
+	// ROUTE_NOT_FOUND with the request's correlation id, and audits it.
+	CtxNotFound = "not_found"
 )
 
 const notFoundBody = `{"type":"https://waooaw.com/errors/not-found","title":"Not Found","status":404,` +
@@ -171,8 +174,10 @@ func contextExtensions(r model.Route) map[string]string {
 	return ext
 }
 
-// notFoundRoute answers every path no row serves: deny by default. It needs
-// no authz call, the answer is the same for everyone.
+// notFoundRoute catches every path no row serves: deny by default. The
+// authz server answers it (so the 404 carries the caller's correlation id and
+// is audited); the direct response is only what Envoy would send if it ever
+// let such a request through.
 func notFoundRoute() *routev3.Route {
 	return &routev3.Route{
 		Name:  "not-found",
@@ -187,7 +192,9 @@ func notFoundRoute() *routev3.Route {
 		}},
 		TypedPerFilterConfig: map[string]*anypb.Any{
 			ExtAuthzFilterName: mustAny(&extauthzv3.ExtAuthzPerRoute{
-				Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: true},
+				Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
+					ContextExtensions: map[string]string{CtxNotFound: "true", CtxRouteKey: "not-found"},
+				}},
 			}),
 		},
 	}
