@@ -18,9 +18,10 @@ import (
 var _ extprocv3.ExternalProcessorServer = (*ExtProc)(nil)
 
 // ExtProc sees every response Envoy sends, ext_authz's own denials and the
-// catch-all 404 included. Today it makes sure the response carries the
-// request's correlation id and logs the response half of the audit record;
-// error masking by role and cost reconciliation build on this stream.
+// catch-all 404 included, and logs the response half of the audit record
+// (status, duration) under the decision's correlation id. Envoy runs the
+// filter in observability mode, so answers are acknowledgements only; error
+// masking by role and cost reconciliation will need blocking mode.
 type ExtProc struct {
 	log *slog.Logger
 }
@@ -65,45 +66,34 @@ func (p *ExtProc) Process(stream extprocv3.ExternalProcessor_ProcessServer) erro
 
 func (p *ExtProc) responseHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) *extprocv3.HeadersResponse {
 	authzMeta := req.GetMetadataContext().GetFilterMetadata()[translate.ExtAuthzMetadataNamespace]
-	correlationID := stringField(authzMeta, "correlation_id")
-	status, hasCorrelation := "", false
+	status, correlationID := "", stringField(authzMeta, "correlation_id")
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		switch hv.GetKey() {
 		case ":status":
 			status = headerValue(hv)
 		case HeaderCorrelationID:
-			hasCorrelation = true
+			if correlationID == "" {
+				correlationID = headerValue(hv)
+			}
 		}
 	}
-	attrs := req.GetAttributes()["envoy.filters.http.ext_proc"]
+	attrs := req.GetAttributes()["envoy.filters.http.ext_proc"].GetFields()
 	var duration time.Duration
-	if t := attrs.GetFields()["request.time"].GetStringValue(); t != "" {
+	if t := attrs["request.time"].GetStringValue(); t != "" {
 		if start, err := time.Parse(time.RFC3339Nano, t); err == nil {
 			duration = time.Since(start)
 		}
 	}
-	if correlationID == "" {
-		// No authz decision (the catch-all 404, or authz failed): still
-		// give the caller an id to quote.
-		correlationID = newID()
-	}
 	p.log.Info("audit response",
 		"correlation_id", correlationID,
 		"decision", stringField(authzMeta, "decision"),
+		"error_code", stringField(authzMeta, "error_code"),
 		"status", status,
-		"route", attrs.GetFields()["xds.route_name"].GetStringValue(),
-		"method", attrs.GetFields()["request.method"].GetStringValue(),
-		"path", attrs.GetFields()["request.url_path"].GetStringValue(),
+		"route", attrs["xds.route_name"].GetStringValue(),
+		"method", attrs["request.method"].GetStringValue(),
+		"path", attrs["request.url_path"].GetStringValue(),
 		"duration_ms", float64(duration.Microseconds())/1000)
-	if hasCorrelation {
-		return &extprocv3.HeadersResponse{}
-	}
-	return &extprocv3.HeadersResponse{Response: &extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{
-			Header:       &corev3.HeaderValue{Key: HeaderCorrelationID, RawValue: []byte(correlationID)},
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		}}},
-	}}
+	return &extprocv3.HeadersResponse{}
 }
 
 func stringField(s *structpb.Struct, key string) string {

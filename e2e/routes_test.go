@@ -128,6 +128,16 @@ func TestSeedRoutesReachTheirBackends(t *testing.T) {
 		if got := resp.Header.Get("X-Correlation-ID"); got != "corr-e2e-1" {
 			t.Errorf("X-Correlation-ID echoed as %q", got)
 		}
+		// ext_proc sees ext_authz's own local reply and completes its record.
+		s.Eventually(5*time.Second, "ext_proc logs the denial's response", func() bool {
+			for _, line := range strings.Split(s.Log("gatewayd"), "\n") {
+				if strings.Contains(line, `"msg":"audit response"`) && strings.Contains(line, `"correlation_id":"corr-e2e-1"`) &&
+					strings.Contains(line, `"status":"401"`) {
+					return true
+				}
+			}
+			return false
+		})
 	})
 }
 
