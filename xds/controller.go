@@ -38,7 +38,7 @@ type ControllerConfig struct {
 
 	// Debounce waits for a quiet period after a change so a burst of
 	// statements builds one snapshot; MaxDelay bounds that wait.
-	Debounce time.Duration // default 50ms
+	Debounce time.Duration // default 10ms
 	MaxDelay time.Duration // default 250ms
 	// Resync rebuilds periodically in case a notification was lost.
 	Resync time.Duration // default 30s
@@ -61,7 +61,7 @@ type Controller struct {
 // NewController fills defaults.
 func NewController(cfg ControllerConfig) *Controller {
 	if cfg.Debounce == 0 {
-		cfg.Debounce = 50 * time.Millisecond
+		cfg.Debounce = 10 * time.Millisecond
 	}
 	if cfg.MaxDelay == 0 {
 		cfg.MaxDelay = 250 * time.Millisecond
