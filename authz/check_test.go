@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,7 +254,7 @@ func TestCheckPipeline(t *testing.T) {
 				t.Error("every allow must set the sandbox header")
 			}
 			for _, k := range tc.wantGone {
-				if !contains(ok2.HeadersToRemove, k) {
+				if !slices.Contains(ok2.HeadersToRemove, k) {
 					t.Errorf("%s not removed (removed: %v)", k, ok2.HeadersToRemove)
 				}
 			}
@@ -264,15 +265,6 @@ func TestCheckPipeline(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestCorrelationIDs(t *testing.T) {
@@ -480,7 +472,7 @@ func TestWebSocketTokenForms(t *testing.T) {
 		{name: "query token on a websocket route", route: "GET /api/ws/dashboard", path: "/api/ws/dashboard?access_token=" + tok + "&x=1",
 			headers: map[string]string{"upgrade": "websocket"}, wantAllow: true,
 			check: func(t *testing.T, ok *authv3.OkHttpResponse) {
-				if !contains(ok.QueryParametersToRemove, "access_token") {
+				if !slices.Contains(ok.QueryParametersToRemove, "access_token") {
 					t.Errorf("access_token not removed from the query: %v", ok.QueryParametersToRemove)
 				}
 			}},

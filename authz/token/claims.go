@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -113,7 +114,7 @@ func (v *Verifier) validate(w *wireClaims) error {
 			return fmt.Errorf("%w: iss %q not accepted", ErrInvalid, quote(w.Iss))
 		}
 	}
-	if v.audience != "" && !containsString(w.Aud, v.audience) {
+	if v.audience != "" && !slices.Contains(w.Aud, v.audience) {
 		return fmt.Errorf("%w: aud does not include %q", ErrInvalid, v.audience)
 	}
 	if !w.Exp.set {
@@ -180,13 +181,4 @@ func (p *parsed) fill() error {
 	// governor_agent_id; the seed states it directly.
 	p.c.IsGovernor = w.IsGovernor || (w.GovernorAgentID != "" && p.c.HasRole("admin"))
 	return nil
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

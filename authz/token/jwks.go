@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,7 +112,7 @@ func parseKey(j *jwk) (verifyKey, error) {
 	if j.Use != "" && j.Use != "sig" {
 		return verifyKey{}, fmt.Errorf("use %q is not sig", j.Use)
 	}
-	if j.KeyOps != nil && !containsString(j.KeyOps, "verify") {
+	if j.KeyOps != nil && !slices.Contains(j.KeyOps, "verify") {
 		return verifyKey{}, errors.New("key_ops does not include verify")
 	}
 	if j.D != "" || j.K != "" {

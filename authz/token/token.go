@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -99,12 +100,7 @@ type Claims struct {
 
 // HasRole reports whether c carries role r.
 func (c *Claims) HasRole(r string) bool {
-	for _, have := range c.Roles {
-		if have == r {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.Roles, r)
 }
 
 // Config configures a Verifier. Zero values take the documented defaults.

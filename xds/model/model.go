@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,21 +308,12 @@ func parseUpstream(raw, backend string, public Template, opts Options) (Upstream
 		}
 	}
 	for _, v := range tmpl.Vars {
-		if !contains(public.Vars, v) {
+		if !slices.Contains(public.Vars, v) {
 			return Upstream{}, fmt.Errorf("path variable {%s} does not appear in source_path", v)
 		}
 	}
 	up.PathTemplate = tmpl.Raw
 	return up, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // NeedsRewrite reports whether the upstream path differs from the public one.
