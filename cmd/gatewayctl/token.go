@@ -32,6 +32,12 @@ func tokenCmd(_ context.Context, args []string) error {
 	trialExpires := fs.String("trial-expires-at", "", "trial_expires_at, RFC 3339 (default: 14 days from now when -trial-mode)")
 	issuer := fs.String("iss", "", "iss (optional)")
 	exp := fs.Duration("exp", 24*time.Hour, "lifetime: exp = now + this")
+	// The claim names themselves work too: -is_governor, -agent_id, ...
+	fs.BoolVar(governor, "is_governor", false, "same as -is-governor")
+	fs.StringVar(agent, "agent_id", "", "same as -agent-id")
+	fs.StringVar(customer, "customer_id", "", "same as -customer-id")
+	fs.BoolVar(trial, "trial_mode", false, "same as -trial-mode")
+	fs.StringVar(trialExpires, "trial_expires_at", "", "same as -trial-expires-at")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
