@@ -205,6 +205,11 @@ func (c *Controller) sync(ctx context.Context) error {
 		c.cfg.Metrics.syncs.WithLabelValues("unchanged").Inc()
 		return nil
 	}
+	if len(m.Routes) == 0 {
+		// Legal (everything answers 404), but usually a version switch to
+		// a version nobody filled.
+		c.log.Warn("active route version serves no routes", "active_route_version", active)
+	}
 	if err := c.cfg.Cache.SetSnapshot(ctx, NodeGroup, snap); err != nil {
 		return fmt.Errorf("set snapshot: %w", err)
 	}
