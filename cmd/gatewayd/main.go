@@ -28,6 +28,7 @@ type config struct {
 
 	useInternalURLs bool
 	internalURLs    map[string]*url.URL
+	upstreamCAFile  string
 
 	jwtSecret     string
 	issuerSecrets map[string][]byte
@@ -68,6 +69,8 @@ func parseConfig(args []string, getenv func(string) string) (*config, error) {
 	useInternal := fs.String("use-internal-urls", env("GATEWAY_USE_INTERNAL_URLS", "false"), "map each target_backend to -internal-urls (GATEWAY_USE_INTERNAL_URLS)")
 	internal := fs.String("internal-urls", env("GATEWAY_INTERNAL_URLS", "cp=http://127.0.0.1:8015,pp=http://127.0.0.1:8006,plant=http://127.0.0.1:8000,sandbox=http://127.0.0.1:8099"),
 		"backend=base-URL pairs used when internal URLs are on (GATEWAY_INTERNAL_URLS)")
+	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""),
+		"PEM bundle Envoy verifies https upstreams against; unset uses the system bundle (UPSTREAM_CA_FILE)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", env("JWT_SECRET", ""), "HS256 secret (JWT_SECRET)")
 	issuerSecrets := fs.String("jwt-issuer-secrets", env("JWT_ISSUER_SECRETS", ""), "per-issuer HS256 secrets, iss=secret,... (JWT_ISSUER_SECRETS)")
 	fs.StringVar(&c.jwksFile, "jwks-file", env("JWKS_FILE", ""), "JWKS file for RS256/ES256/EdDSA (JWKS_FILE)")

@@ -34,6 +34,12 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("listen port %d", c.listenPort)
 				}
 			}},
+		{name: "upstream CA file", env: map[string]string{"JWT_SECRET": "s", "UPSTREAM_CA_FILE": "/env/ca.pem"}, args: []string{"-upstream-ca-file", "/flag/ca.pem"},
+			check: func(t *testing.T, c *config) {
+				if c.upstreamCAFile != "/flag/ca.pem" {
+					t.Errorf("upstream CA file %q", c.upstreamCAFile)
+				}
+			}},
 		{name: "issuer secrets", env: map[string]string{"JWT_ISSUER_SECRETS": "cp.waooaw.com=a,pp.waooaw.com=b"}, check: func(t *testing.T, c *config) {
 			if string(c.issuerSecrets["pp.waooaw.com"]) != "b" || len(c.issuerSecrets) != 2 {
 				t.Errorf("%v", c.issuerSecrets)

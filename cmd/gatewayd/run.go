@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 	snapshots := xds.NewCache(log)
 	ctrl := xds.NewController(xds.ControllerConfig{
 		Source: src, Cache: snapshots, Model: modelOpts, Logger: log, Metrics: xdsMetrics, Resync: cfg.resync,
-		Translate: translate.Options{ListenPort: uint32(cfg.listenPort)},
+		Translate: translate.Options{ListenPort: uint32(cfg.listenPort), TrustedCAFile: cfg.upstreamCAFile},
 	})
 	xdsServer := xds.NewGRPCServer(ctx, snapshots, log, xdsMetrics)
 

@@ -10,12 +10,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +37,9 @@ type Options struct {
 	DatabaseURL string            // routes from PostgreSQL; empty uses RoutesFile
 	RoutesFile  string            // YAML routes when DatabaseURL is empty
 	Env         map[string]string // extra gatewayd environment (OPA_FAIL_MODE, ...)
+	// BackendTLS makes demo backends serve HTTPS: name -> {cert file, key
+	// file} (PEM). A name other than cp, pp, plant and sandbox adds a backend.
+	BackendTLS map[string][2]string
 }
 
 // Stack is a running gateway.
@@ -118,20 +123,37 @@ func Start(t testing.TB, opts Options) *Stack {
 	s := &Stack{t: t, Backends: map[string]int{}, Client: &http.Client{Timeout: 5 * time.Second}}
 	t.Cleanup(s.stop)
 
-	ports := freePorts(t, 10)
-	var serve []string
-	for i, name := range []string{"cp", "pp", "plant", "sandbox"} {
-		p := ports[i]
+	backends := []string{"cp", "pp", "plant", "sandbox"}
+	for _, name := range slices.Sorted(maps.Keys(opts.BackendTLS)) {
+		if !slices.Contains(backends, name) {
+			backends = append(backends, name)
+		}
+	}
+	ports := freePorts(t, 6+len(backends))
+	var serve, tlsPairs []string
+	for i, name := range backends {
+		p := ports[6+i]
 		s.Backends[name] = p
 		serve = append(serve, fmt.Sprintf("%s=127.0.0.1:%d", name, p))
+		if kc, ok := opts.BackendTLS[name]; ok {
+			tlsPairs = append(tlsPairs, fmt.Sprintf("%s=%s:%s", name, kc[0], kc[1]))
+		}
 	}
-	s.start("demobackend", filepath.Join(bins, "demobackend"), []string{"-serve", strings.Join(serve, ",")}, nil)
+	backendArgs := []string{"-serve", strings.Join(serve, ",")}
+	if len(tlsPairs) > 0 {
+		backendArgs = append(backendArgs, "-tls", strings.Join(tlsPairs, ","))
+	}
+	s.start("demobackend", filepath.Join(bins, "demobackend"), backendArgs, nil)
 
-	xdsPort, authzPort, extProcPort, opsPort := ports[4], ports[5], ports[6], ports[7]
-	listenPort, adminPort := ports[8], ports[9]
+	xdsPort, authzPort, extProcPort, opsPort := ports[0], ports[1], ports[2], ports[3]
+	listenPort, adminPort := ports[4], ports[5]
 	var internal []string
 	for name, p := range s.Backends {
-		internal = append(internal, fmt.Sprintf("%s=http://127.0.0.1:%d", name, p))
+		scheme := "http"
+		if _, ok := opts.BackendTLS[name]; ok {
+			scheme = "https"
+		}
+		internal = append(internal, fmt.Sprintf("%s=%s://127.0.0.1:%d", name, scheme, p))
 	}
 	env := map[string]string{
 		"XDS_ADDR":                  fmt.Sprintf("127.0.0.1:%d", xdsPort),
