@@ -189,6 +189,13 @@ func TestHTTPSUpstreamIsVerified(t *testing.T) {
 			if resp.Status != 503 {
 				t.Fatalf("status %d, want 503; body %s", resp.Status, resp.Body)
 			}
+			// Envoy's own upstream failure still gets a problem body.
+			var p map[string]any
+			resp.JSON(t, &p)
+			if resp.Header.Get("Content-Type") != "application/problem+json" || p["error_code"] != "UPSTREAM_UNAVAILABLE" ||
+				p["status"] != float64(503) || p["correlation_id"] == "" || p["correlation_id"] != resp.Header.Get("X-Correlation-ID") {
+				t.Errorf("upstream failure body %s (content-type %q)", resp.Body, resp.Header.Get("Content-Type"))
+			}
 			if n := s.Stat(t, cluster(tc.backend)+"."+tc.stat); n < 1 {
 				t.Errorf("%s = %d, want at least 1", tc.stat, n)
 			}

@@ -201,7 +201,7 @@ func (c *Controller) sync(ctx context.Context) error {
 	c.reportRejections(rejections)
 	c.cfg.Metrics.routes.Set(float64(len(m.Routes) - len(dropped)))
 	c.cfg.Metrics.activeVersion.Set(float64(active))
-	if snap.GetVersion(resourcev3.ClusterType) == c.version {
+	if snap.GetVersion(resourcev3.ListenerType) == c.version {
 		c.cfg.Metrics.syncs.WithLabelValues("unchanged").Inc()
 		return nil
 	}
@@ -213,9 +213,9 @@ func (c *Controller) sync(ctx context.Context) error {
 	if err := c.cfg.Cache.SetSnapshot(ctx, NodeGroup, snap); err != nil {
 		return fmt.Errorf("set snapshot: %w", err)
 	}
-	c.log.Info("published snapshot", "version", snap.GetVersion(resourcev3.ClusterType), "previous", c.version,
+	c.log.Info("published snapshot", "version", snap.GetVersion(resourcev3.ListenerType), "previous", c.version,
 		"active_route_version", active, "routes", len(m.Routes)-len(dropped), "clusters", len(res.Clusters), "rejected_rows", len(rejections))
-	c.version = snap.GetVersion(resourcev3.ClusterType)
+	c.version = snap.GetVersion(resourcev3.ListenerType)
 	c.cfg.Metrics.syncs.WithLabelValues("published").Inc()
 	c.cfg.Metrics.lastPublish.SetToCurrentTime()
 	c.readyOnce.Do(func() { close(c.ready) })

@@ -393,3 +393,21 @@ func TestControllerResyncWithoutNotifications(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// An empty table is a legal state (everything answers 404): it must still
+// publish, or gatewayd never becomes ready and Envoy gets no listener.
+func TestControllerPublishesAnEmptyTable(t *testing.T) {
+	src := &fakeSource{active: 1}
+	c := xds.NewController(xds.ControllerConfig{Source: src, Cache: xds.NewCache(quiet), Logger: quiet})
+	if err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Ready():
+	default:
+		t.Fatal("not ready after publishing an empty table")
+	}
+	if c.Status().Version == "" {
+		t.Error("empty table published without a version")
+	}
+}

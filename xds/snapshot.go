@@ -21,7 +21,12 @@ import (
 // encoding: identical content gives an identical version on every replica,
 // and an unchanged table never causes a push.
 func NewSnapshot(res *translate.Resources) (*cachev3.Snapshot, error) {
-	byType := map[resourcev3.Type][]types.Resource{}
+	// Every type is present even when empty, so the snapshot always has a
+	// version for each (an empty table still publishes, and Envoy is told
+	// that there are no clusters rather than nothing).
+	byType := map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType: {}, resourcev3.RouteType: {}, resourcev3.ListenerType: {},
+	}
 	for _, c := range res.Clusters {
 		byType[resourcev3.ClusterType] = append(byType[resourcev3.ClusterType], c)
 	}

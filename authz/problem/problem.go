@@ -29,6 +29,9 @@ const (
 	ReasonRequired      Code = "REASON_REQUIRED"
 	RouteNotFound       Code = "ROUTE_NOT_FOUND"
 	BadRequest          Code = "BAD_REQUEST"
+	// Written by Envoy itself (local_reply_config), never by the authz server.
+	UpstreamUnavailable Code = "UPSTREAM_UNAVAILABLE"
+	UpstreamTimeout     Code = "UPSTREAM_TIMEOUT"
 )
 
 // The seed's constitutional principles.
@@ -64,6 +67,15 @@ var specs = map[Code]spec{
 	RouteNotFound:       {404, "not-found", "Not Found", L0DenyByDefault},
 	PolicyUnavailable:   {503, "service-unavailable", "Policy service unavailable", L0DenyByDefault},
 	BadRequest:          {400, "bad-request", "Bad request", ""},
+	UpstreamUnavailable: {503, "service-unavailable", "Upstream unavailable", ""},
+	UpstreamTimeout:     {504, "gateway-timeout", "Upstream timeout", ""},
+}
+
+// Spec returns the fixed parts of code's body, for bodies built elsewhere
+// (Envoy's own local replies).
+func Spec(code Code) (status int, typeURI, title string) {
+	s := specs[code]
+	return s.status, "https://waooaw.com/errors/" + s.slug, s.title
 }
 
 // Problem is one error body.

@@ -44,30 +44,16 @@ func buildCluster(u model.Upstream, opts Options) *clusterv3.Cluster {
 			}},
 		}},
 	}
-	if _, err := netip.ParseAddr(u.Host); err == nil {
+	_, ipErr := netip.ParseAddr(u.Host)
+	isIP := ipErr == nil
+	if isIP {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
 	} else {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	}
 	if u.Scheme == "https" {
-		c.TransportSocket = &corev3.TransportSocket{
-			Name: "envoy.transport_sockets.tls",
-			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
-				Sni: u.Host,
-				CommonTlsContext: &tlsv3.CommonTlsContext{
-					AlpnProtocols: []string{"http/1.1"},
-					ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
-						// Without trusted_ca Envoy would not verify the upstream at all.
-						TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: opts.TrustedCAFile}},
-						MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
-							SanType: tlsv3.SubjectAltNameMatcher_DNS,
-							Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: u.Host}},
-						}},
-					}},
-				},
-			})},
-		}
+		c.TransportSocket = upstreamTLS(u.Host, isIP, opts)
 	}
 	return c
 }
@@ -77,4 +63,34 @@ func socketAddress(host string, port uint32) *corev3.Address {
 		Address:       host,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
+}
+
+// upstreamTLS verifies the upstream against the trusted CAs and its name.
+// An IP literal is matched as an IP SAN and sends no SNI (RFC 6066 forbids
+// addresses there); a host name is sent as SNI and matched as a DNS SAN.
+func upstreamTLS(host string, isIP bool, opts Options) *corev3.TransportSocket {
+	san := &tlsv3.SubjectAltNameMatcher{
+		SanType: tlsv3.SubjectAltNameMatcher_DNS,
+		Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: host}},
+	}
+	sni := host
+	if isIP {
+		san.SanType, sni = tlsv3.SubjectAltNameMatcher_IP_ADDRESS, ""
+	}
+	return &corev3.TransportSocket{
+		Name: "envoy.transport_sockets.tls",
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
+			Sni: sni,
+			CommonTlsContext: &tlsv3.CommonTlsContext{
+				AlpnProtocols: []string{"http/1.1"},
+				// Envoy's client default tops out at TLS 1.2.
+				TlsParams: &tlsv3.TlsParameters{TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3},
+				ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+					// Without trusted_ca Envoy would not verify the upstream at all.
+					TrustedCa:                 &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: opts.TrustedCAFile}},
+					MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{san},
+				}},
+			},
+		})},
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/waooaw/policygateway/authz/problem"
 )
 
 // ExtAuthzMetadataNamespace is where Envoy stores the dynamic metadata the
@@ -49,6 +51,11 @@ func buildListener(opts Options) *listenerv3.Listener {
 		// WebSocket is off by default and turned on per route.
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
 		AccessLog:      []*accesslogv3.AccessLog{stdoutAccessLog()},
+		// Envoy's own upstream failures get the gateway's problem bodies too.
+		LocalReplyConfig: &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
+			upstreamFailure(problem.UpstreamTimeout, "The backend did not answer in time.", "UT"),
+			upstreamFailure(problem.UpstreamUnavailable, "The backend could not be reached.", "UH", "UF", "UO", "URX", "UC", "UR", "NC"),
+		}},
 	}
 	return &listenerv3.Listener{
 		Name:    ListenerName,
@@ -133,5 +140,29 @@ func stdoutAccessLog() *accesslogv3.AccessLog {
 				Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: format},
 			}},
 		})},
+	}
+}
+
+// upstreamFailure rewrites the body of Envoy's local replies that carry one
+// of flags; ext_authz's denials (flag UAEX) keep the body the authz server wrote.
+func upstreamFailure(code problem.Code, detail string, flags ...string) *hcmv3.ResponseMapper {
+	status, typeURI, title := problem.Spec(code)
+	body, _ := structpb.NewStruct(map[string]any{
+		"type":           typeURI,
+		"title":          title,
+		"status":         float64(status),
+		"detail":         detail,
+		"error_code":     string(code),
+		"correlation_id": "%REQ(X-CORRELATION-ID)%",
+	})
+	return &hcmv3.ResponseMapper{
+		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
+			ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: flags},
+		}},
+		StatusCode: wrapperspb.UInt32(uint32(status)),
+		BodyFormatOverride: &corev3.SubstitutionFormatString{
+			Format:      &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: body},
+			ContentType: "application/problem+json",
+		},
 	}
 }
