@@ -50,8 +50,9 @@ type Stack struct {
 	Backends map[string]int // demo backend name -> port
 	Client   *http.Client
 
-	t     testing.TB
-	procs []*proc
+	t      testing.TB
+	procs  []*proc
+	killed []*proc // by Kill; their logs are still shown on failure
 }
 
 type proc struct {
@@ -262,7 +263,7 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 
 // Log returns what a process wrote so far.
 func (s *Stack) Log(name string) string {
-	for _, p := range s.procs {
+	for _, p := range append(s.procs, s.killed...) {
 		if p.name == name {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -270,6 +271,22 @@ func (s *Stack) Log(name string) string {
 		}
 	}
 	return ""
+}
+
+// Kill stops one process (e.g. "gatewayd") to test how the rest copes.
+// Eventually no longer treats its exit as a failure.
+func (s *Stack) Kill(name string) {
+	s.t.Helper()
+	for i, p := range s.procs {
+		if p.name == name {
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			s.killed = append(s.killed, p)
+			s.procs = append(s.procs[:i:i], s.procs[i+1:]...)
+			return
+		}
+	}
+	s.t.Fatalf("no process %q", name)
 }
 
 func (s *Stack) stop() {
@@ -284,7 +301,7 @@ func (s *Stack) stop() {
 		}
 	}
 	if s.t.Failed() {
-		for _, p := range s.procs {
+		for _, p := range append(s.procs, s.killed...) {
 			s.t.Logf("---- %s log (tail) ----\n%s", p.name, tail(s.Log(p.name), 60))
 		}
 	}
