@@ -28,7 +28,6 @@ const (
 	DeviceTokenRequired Code = "DEVICE_TOKEN_REQUIRED"
 	ReasonRequired      Code = "REASON_REQUIRED"
 	RouteNotFound       Code = "ROUTE_NOT_FOUND"
-	BadRequest          Code = "BAD_REQUEST"
 	// Written by Envoy itself (local_reply_config), never by the authz server.
 	UpstreamUnavailable Code = "UPSTREAM_UNAVAILABLE"
 	UpstreamTimeout     Code = "UPSTREAM_TIMEOUT"
@@ -39,7 +38,6 @@ const (
 	L0SingleGovernor = "L0-01: Single Governor"
 	L0DenyByDefault  = "L0-04: Deny-by-Default"
 	L0Audit          = "L0-05: Immutable Audit Trail"
-	L0DataMin        = "L0-06: Data Minimization"
 	L0Governance     = "L0-07: Governance Protocols"
 )
 
@@ -66,7 +64,6 @@ var specs = map[Code]spec{
 	RateLimited:         {429, "too-many-requests", "Too many requests", ""},
 	RouteNotFound:       {404, "not-found", "Not Found", L0DenyByDefault},
 	PolicyUnavailable:   {503, "service-unavailable", "Policy service unavailable", L0DenyByDefault},
-	BadRequest:          {400, "bad-request", "Bad request", ""},
 	UpstreamUnavailable: {503, "service-unavailable", "Upstream unavailable", ""},
 	UpstreamTimeout:     {504, "gateway-timeout", "Upstream timeout", ""},
 }

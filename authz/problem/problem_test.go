@@ -21,7 +21,7 @@ func TestEveryCodeHasAStableShape(t *testing.T) {
 				body["correlation_id"] != "corr-1" || body["detail"] != "detail" {
 				t.Errorf("body %v", body)
 			}
-			if s.status != 401 && s.status != 403 && s.status != 404 && s.status != 503 && s.status != 429 && s.status != 400 && s.status != 504 {
+			if s.status != 401 && s.status != 403 && s.status != 404 && s.status != 503 && s.status != 429 && s.status != 504 {
 				t.Errorf("unexpected status %d", s.status)
 			}
 		})

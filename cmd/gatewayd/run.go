@@ -184,6 +184,10 @@ func opsMux(reg *prometheus.Registry, ctrl *xds.Controller) http.Handler {
 		case <-ctrl.Ready():
 			st := ctrl.Status()
 			fmt.Fprintf(w, "ready snapshot=%s rejected_rows=%d\n", st.Version, len(st.Rejections))
+			if st.LastError != nil {
+				// Still ready: the last good snapshot serves. Say why it is stale.
+				fmt.Fprintf(w, "last_sync_error=%q\n", st.LastError.Error())
+			}
 		default:
 			http.Error(w, "no snapshot yet", http.StatusServiceUnavailable)
 		}
